@@ -1,0 +1,1 @@
+"""Delivery of transformed runs to the extension through Twitch pubsub."""

@@ -1,0 +1,1 @@
+"""Clients for the Twitch endpoints the service calls, and extension JWTs."""
