@@ -1,0 +1,131 @@
+"""The newest undelivered run state of each channel, shared by worker processes.
+
+Every worker process writes the states it receives here, and the one process
+that holds the delivery lock sends them. One row per channel keeps only the
+newest state, which coalesces bursts by construction, and the file survives a
+restart of the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel_id TEXT NOT NULL UNIQUE,
+    run_json TEXT NOT NULL,
+    profile_json TEXT NOT NULL,
+    received_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A channel's newest run state waiting for delivery."""
+
+    seq: int
+    channel_id: str
+    run_json: str
+    profile_json: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """What storing a state replaced: an undelivered one, or a dropped channel."""
+
+    coalesced: bool
+    dropped_channels: tuple[str, ...]
+
+
+class Outbox:
+    """A SQLite table of pending states, bounded to ``max_channels`` rows."""
+
+    def __init__(self, path: str | Path, max_channels: int = 10_000) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_channels = max_channels
+        self._local = threading.local()
+        connection = self._connection()
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+            # Losing the last states on a power cut is acceptable; the clients
+            # send a fresh one on the next room.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    def put(self, channel_id: str, run_json: str, profile_json: str) -> PutResult:
+        """Store a channel's newest state, replacing its undelivered one."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            replaced = connection.execute(
+                "SELECT 1 FROM pending WHERE channel_id = ?", (channel_id,)
+            ).fetchone()
+            # REPLACE deletes the old row and inserts a new one, so the new
+            # state gets a larger seq than every state before it.
+            connection.execute(
+                "INSERT OR REPLACE INTO pending "
+                "(channel_id, run_json, profile_json, received_at) VALUES (?, ?, ?, ?)",
+                (channel_id, run_json, profile_json, time.time()),
+            )
+            dropped = self._enforce_bound(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return PutResult(coalesced=replaced is not None, dropped_channels=dropped)
+
+    def _enforce_bound(self, connection: sqlite3.Connection) -> tuple[str, ...]:
+        (count,) = connection.execute("SELECT COUNT(*) FROM pending").fetchone()
+        excess = count - self.max_channels
+        if excess <= 0:
+            return ()
+        # The oldest states go first: the newest one was just written.
+        rows = connection.execute(
+            "SELECT seq, channel_id FROM pending ORDER BY seq LIMIT ?", (excess,)
+        ).fetchall()
+        connection.executemany(
+            "DELETE FROM pending WHERE seq = ?", [(seq,) for seq, _ in rows]
+        )
+        return tuple(channel_id for _, channel_id in rows)
+
+    def pending(self) -> list[OutboxEntry]:
+        """Return every pending state, oldest first."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT seq, channel_id, run_json, profile_json, received_at "
+                "FROM pending ORDER BY seq"
+            )
+            .fetchall()
+        )
+        return [OutboxEntry(*row) for row in rows]
+
+    def remove(self, entry: OutboxEntry) -> bool:
+        """Remove a delivered state unless a newer one replaced it meanwhile."""
+        cursor = self._connection().execute(
+            "DELETE FROM pending WHERE seq = ?", (entry.seq,)
+        )
+        return cursor.rowcount == 1
+
+    def count(self) -> int:
+        (count,) = self._connection().execute("SELECT COUNT(*) FROM pending").fetchone()
+        return count
