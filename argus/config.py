@@ -41,6 +41,7 @@ class Settings:
     dashboard_recent_seconds: float = 30 * 60
     log_level: str = "INFO"
     log_format: str = "text"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def signing_secret(self) -> bytes:
@@ -134,15 +135,35 @@ def _choice(environ: Mapping[str, str], name: str, default: str, choices: set[st
     return value.lower()
 
 
+def _origins(environ: Mapping[str, str], twitch_id: str, public_url: str):
+    explicit = environ.get("ARGUS_CORS_ORIGINS", "").strip()
+    if explicit:
+        origins = [origin.strip().rstrip("/") for origin in explicit.split(",")]
+    else:
+        # Released and Hosted Test extensions are served from this origin.
+        origins = [f"https://{twitch_id}.ext-twitch.tv"]
+        dashboard = environ.get("ARGUS_DASHBOARD_ORIGIN", "").strip() or public_url
+        origins.append(dashboard.rstrip("/"))
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise ConfigError(
+                f"ARGUS_CORS_ORIGINS entries must be origins such as "
+                f"https://example.com, got {origin!r}"
+            )
+    return tuple(dict.fromkeys(origins))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise ConfigError naming a bad variable."""
     environ = os.environ if environ is None else environ
     store_url = _store_url(environ)
     state_dir = environ.get("ARGUS_STATE_DIR", "").strip()
     log_levels = {"debug", "info", "warning", "error"}
+    twitch_id = _required(environ, "ARGUS_TWITCH_ID")
+    public_url = _url(environ, "ARGUS_PUBLIC_URL", "https://argus-h2-backend.fly.dev")
 
     return Settings(
-        twitch_id=_required(environ, "ARGUS_TWITCH_ID"),
+        twitch_id=twitch_id,
         client_secret=_required(environ, "ARGUS_CLIENT_SECRET"),
         extension_secrets=decode_extension_secrets(
             _required(environ, "ARGUS_EXTENSION_SECRET"), "ARGUS_EXTENSION_SECRET"
@@ -151,9 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         store_url=store_url,
         twitch_api_url=_url(environ, "ARGUS_TWITCH_API_URL", "https://api.twitch.tv"),
         twitch_auth_url=_url(environ, "ARGUS_TWITCH_AUTH_URL", "https://id.twitch.tv"),
-        public_url=_url(
-            environ, "ARGUS_PUBLIC_URL", "https://argus-h2-backend.fly.dev"
-        ),
+        public_url=public_url,
         state_dir=Path(state_dir) if state_dir else _default_state_dir(store_url),
         part_max_bytes=_part_max_bytes(environ),
         mappings_refresh_seconds=_number(environ, "ARGUS_MAPPINGS_REFRESH_SECONDS", 60),
@@ -163,4 +182,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=_choice(environ, "ARGUS_LOG_LEVEL", "info", log_levels).upper(),
         log_format=_choice(environ, "ARGUS_LOG_FORMAT", "text", {"text", "json"}),
+        cors_origins=_origins(environ, twitch_id, public_url),
     )

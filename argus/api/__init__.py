@@ -1,0 +1,1 @@
+"""HTTP blueprints: request parsing and answers only; the work lives elsewhere."""
