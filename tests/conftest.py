@@ -144,6 +144,8 @@ def start_service(
             command = support.python_command(
                 "-m",
                 "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
                 "-w",
                 str(gunicorn_workers),
                 "-b",

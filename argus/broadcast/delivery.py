@@ -432,10 +432,10 @@ class DeliveryService:
 
 
 class DashboardWriter:
-    """Keeps the store's list of recently active runs, written at most every 5 s."""
+    """Keeps the store's list of recently active runs, written at most every 2 s."""
 
     def __init__(
-        self, archive: RunArchive, keep_seconds: float, interval: float = 5.0
+        self, archive: RunArchive, keep_seconds: float, interval: float = 2.0
     ) -> None:
         self.archive = archive
         self.keep_seconds = keep_seconds
