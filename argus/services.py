@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from argus.broadcast.buffer import OutboxBuffer
 from argus.broadcast.delivery import DeliveryService
 from argus.broadcast.outbox import Outbox
 from argus.config import Settings
@@ -60,6 +61,7 @@ class Services:
             part_max_bytes=settings.part_max_bytes,
             dashboard_keep_seconds=settings.dashboard_recent_seconds,
         )
+        self.outbox_buffer = OutboxBuffer(self.outbox, on_flush=self.delivery.notify)
         self.problem_log = RepeatLimiter(interval=60.0)
         self._started = False
         self._start_lock = threading.Lock()
@@ -76,5 +78,6 @@ class Services:
     def shutdown(self, timeout: float = 20.0) -> None:
         """Finish pending broadcasts (in the delivering process) and stop."""
         self.mappings.stop()
+        self.outbox_buffer.close()
         if self._started:
             self.delivery.shutdown(timeout)

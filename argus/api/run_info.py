@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint
@@ -14,6 +15,7 @@ from flask import request
 from argus import metrics
 from argus.api.errors import BadRequest
 from argus.api.errors import plain
+from argus.broadcast.buffer import BufferedState
 from argus.links import hash_token
 from argus.links import token_log_id
 from argus.services import Services
@@ -81,7 +83,7 @@ def run_info() -> Response:
         return plain("bad_argus_token")
 
     argus = services()
-    link = argus.links.find_link(token)
+    link = argus.links.find_link_cached(token)
     if link is None:
         log.info("run update with unknown token %s", token_log_id(hash_token(token)))
         return plain("bad_argus_token")
@@ -93,15 +95,13 @@ def run_info() -> Response:
     log_problems(argus, link.channel_id, result.problems)
     run_json = json.dumps(result.run, separators=(",", ":"), ensure_ascii=False)
     profile = {"twitchUsername": link.username, "twitchProfilePic": link.picture}
-    outcome = argus.outbox.put(
-        link.channel_id, run_json, json.dumps(profile, ensure_ascii=False)
+    state = BufferedState(
+        run_json=run_json,
+        profile_json=json.dumps(profile, ensure_ascii=False),
+        received_at=time.time(),
     )
-    if outcome.coalesced:
-        metrics.COALESCED.inc()
-    for channel_id in outcome.dropped_channels:
-        log.warning("outbox full: dropped the pending state of channel %s", channel_id)
+    argus.outbox_buffer.submit(link.channel_id, state)
     metrics.RUN_UPDATES.inc()
-    argus.delivery.notify()
     return plain("ok")
 
 

@@ -47,10 +47,21 @@ class PutResult:
     dropped_channels: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """What storing several states replaced, and the channels dropped."""
+
+    coalesced: int
+    dropped_channels: tuple[str, ...]
+
+
 class Outbox:
     """A SQLite table of pending states, bounded to ``max_channels`` rows."""
 
     def __init__(self, path: str | Path, max_channels: int = 10_000) -> None:
+        # With no room for even one row, put() would drop the state it just wrote.
+        if max_channels < 1:
+            raise ValueError(f"max_channels must be at least 1, got {max_channels}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_channels = max_channels
@@ -73,25 +84,41 @@ class Outbox:
 
     def put(self, channel_id: str, run_json: str, profile_json: str) -> PutResult:
         """Store a channel's newest state, replacing its undelivered one."""
+        result = self.put_many([(channel_id, run_json, profile_json, time.time())])
+        return PutResult(
+            coalesced=result.coalesced > 0, dropped_channels=result.dropped_channels
+        )
+
+    def put_many(self, states: list[tuple[str, str, str, float]]) -> BatchResult:
+        """Store ``(channel_id, run_json, profile_json, received_at)`` states.
+
+        All of them go in one transaction; each replaces the channel's
+        undelivered state.
+        """
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            replaced = connection.execute(
-                "SELECT 1 FROM pending WHERE channel_id = ?", (channel_id,)
-            ).fetchone()
-            # REPLACE deletes the old row and inserts a new one, so the new
-            # state gets a larger seq than every state before it.
-            connection.execute(
-                "INSERT OR REPLACE INTO pending "
-                "(channel_id, run_json, profile_json, received_at) VALUES (?, ?, ?, ?)",
-                (channel_id, run_json, profile_json, time.time()),
-            )
+            replaced = 0
+            for channel_id, run_json, profile_json, received_at in states:
+                replaced += (
+                    connection.execute(
+                        "SELECT 1 FROM pending WHERE channel_id = ?", (channel_id,)
+                    ).fetchone()
+                    is not None
+                )
+                # REPLACE deletes the old row and inserts a new one, so the new
+                # state gets a larger seq than every state before it.
+                connection.execute(
+                    "INSERT OR REPLACE INTO pending (channel_id, run_json, "
+                    "profile_json, received_at) VALUES (?, ?, ?, ?)",
+                    (channel_id, run_json, profile_json, received_at),
+                )
             dropped = self._enforce_bound(connection)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-        return PutResult(coalesced=replaced is not None, dropped_channels=dropped)
+        return BatchResult(coalesced=replaced, dropped_channels=dropped)
 
     def _enforce_bound(self, connection: sqlite3.Connection) -> tuple[str, ...]:
         (count,) = connection.execute("SELECT COUNT(*) FROM pending").fetchone()
