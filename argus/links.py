@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ TOKEN_PREFIX = "links/token/"
 # 32 random bytes: 256 bits, in 43 URL-safe characters.
 TOKEN_BYTES = 32
 MAX_LINK_ATTEMPTS = 20
+CACHE_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 10_000
 
 
 def new_token() -> str:
@@ -86,6 +89,8 @@ class LinkRegistry:
     ) -> None:
         self.store = store
         self.clock = clock
+        self._cache: dict[str, tuple[float, Link]] = {}
+        self._cache_lock = threading.Lock()
 
     def link(
         self,
@@ -154,6 +159,28 @@ class LinkRegistry:
         link = self.get_link(channel_id)
         if link is None or link.token_hash != token_hash:
             return None
+        return link
+
+    def find_link_cached(self, token: str) -> Link | None:
+        """Return the link of a valid token, trusting a hit up to CACHE_SECONDS old.
+
+        Only for the hot path of run updates: a replaced token may still post
+        for up to CACHE_SECONDS in a process that looked it up just before.
+        Unknown tokens are never cached, so a new link works at once.
+        """
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(token)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        link = self.find_link(token)
+        with self._cache_lock:
+            if link is None:
+                self._cache.pop(token, None)
+            else:
+                if len(self._cache) >= CACHE_MAX_ENTRIES:
+                    self._cache.clear()
+                self._cache[token] = (now, link)
         return link
 
     def get_link(self, channel_id: str) -> Link | None:
