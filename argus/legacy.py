@@ -7,6 +7,7 @@ objects in the same bucket.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 LEGACY_TOKENS_KEY = "twitchIdByArgusToken"
 LEGACY_PENDING_KEY = "pendingTwitchLogins"
 MAX_LEGACY_TOKEN_LENGTH = 256
+# One marker per imported pending login, keyed by the SHA-256 of its state, so
+# that a second run cannot bring back a login that was claimed since.
+IMPORTED_PENDING_PREFIX = "legacy/imported-pending/"
 
 
 class LegacyFormatError(ValueError):
@@ -38,6 +42,7 @@ class MigrationReport:
     skipped_existing: list[str] = field(default_factory=list)
     invalid: int = 0
     superseded: int = 0
+    pending_imported_before: int = 0
 
     def summary(self) -> str:
         lines = [
@@ -45,6 +50,8 @@ class MigrationReport:
             f"skipped {len(self.skipped_existing)} channels already linked",
             f"skipped {self.invalid} malformed entries",
             f"skipped {self.superseded} older tokens of channels listed twice",
+            f"skipped {self.pending_imported_before} pending logins imported "
+            "by an earlier run",
         ]
         return "\n".join(lines)
 
@@ -112,8 +119,15 @@ def import_legacy_objects(
         if not _valid_pair(token, channel_id):
             report.invalid += 1
             continue
+        marker = (
+            IMPORTED_PENDING_PREFIX + hashlib.sha256(state.lower().encode()).hexdigest()
+        )
+        if services.store.get(marker) is not None:
+            report.pending_imported_before += 1
+            continue
         user = TwitchUser(str(channel_id), None, None)
         services.logins.record(state, user, sealed_token=seal_token(token, state))
+        services.store.put(marker, b"{}")
         report.pending += 1
 
     log.info("legacy import: %s", report.summary().replace("\n", "; "))

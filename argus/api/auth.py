@@ -19,6 +19,7 @@ from argus.links import token_log_id
 from argus.logins import is_valid_state
 from argus.logins import state_log_id
 from argus.services import Services
+from argus.store import StoreError
 from argus.twitch.jwt import InvalidExtensionToken
 from argus.twitch.jwt import channel_id_from_token
 from argus.twitch.oauth import OAuthError
@@ -64,8 +65,10 @@ def oauth_token() -> Response:
     error = request.args.get("error")
     if error:
         return _fail(f"Twitch returned error {error[:40]!r}", state)
-    if not state or not code:
-        return _fail("the redirect has no code or no state", state)
+    if not state:
+        return _fail("the redirect has no state")
+    if not code:
+        return _fail("the redirect has no code", state)
     if not is_valid_state(state):
         return _fail("state is not 32 hexadecimal characters")
     if len(code) > MAX_CODE_LENGTH or not code.isprintable():
@@ -77,7 +80,11 @@ def oauth_token() -> Response:
         user = argus.oauth.fetch_user(access_token)
     except OAuthError as oauth_error:
         return _fail(str(oauth_error), state)
-    argus.logins.record(state, user)
+    try:
+        argus.logins.record(state, user)
+    except StoreError as error:
+        # The fail page tells the streamer to start the link again.
+        return _fail(f"storing the pending login failed: {error}", state)
     return redirect(SUCCESS_PAGE, code=302)
 
 
