@@ -23,7 +23,7 @@ def _services() -> Services:
 
 
 def _channel_id(value: str) -> str:
-    if not value.isdigit() or len(value) > 20:
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
         raise click.BadParameter(f"{value!r} is not a numeric Twitch user id")
     return value
 

@@ -2,6 +2,23 @@
 
 Every variable the service reads is declared here with its default and meaning;
 the README's configuration table lists the same variables.
+
+ARGUS_RATE_LIMITS sets the request rate limits of /run_info, /get_argus_token and
+/check_argus_token. Each rule is a token bucket named ENDPOINT.KEY, where KEY is
+``address`` (the client address) or ``token`` (the SHA-256 of the Argus token, or
+of the ``state`` for /get_argus_token, which is named ``get_argus_token.state``).
+A bucket holds COUNT requests and refills completely in SECONDS, so COUNT is the
+largest burst and COUNT/SECONDS the sustained rate. The value is one of:
+
+- empty: the defaults in DEFAULT_RATE_LIMITS;
+- ``off``: no limits at all (benchmarks use this);
+- comma-separated ``RULE=COUNT/SECONDS`` or ``RULE=off`` entries, which replace
+  the defaults of the rules they name, e.g.
+  ``run_info.token=240/60,check_argus_token.address=off``.
+
+ARGUS_TRUST_PROXY is ``none`` (the client address is the TCP peer) or ``fly``
+(the address in the ``Fly-Client-IP`` header that fly.io's proxy sets). Set
+``fly`` only behind that proxy, because any client can send the header.
 """
 
 from __future__ import annotations
@@ -9,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -19,6 +37,30 @@ from pathlib import Path
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    """A token bucket: ``count`` requests, refilled completely in ``seconds``."""
+
+    name: str
+    count: int
+    seconds: float
+
+
+# The mod sends one update per room and the app one every 5 s at most (12 a
+# minute); a linking client polls /get_argus_token once a second for 60 s.
+# Address rules allow several clients behind one NAT address.
+DEFAULT_RATE_LIMITS = (
+    RateLimitRule("run_info.token", 120, 60),
+    RateLimitRule("run_info.address", 600, 60),
+    RateLimitRule("get_argus_token.state", 120, 60),
+    RateLimitRule("get_argus_token.address", 300, 60),
+    RateLimitRule("check_argus_token.token", 60, 60),
+    RateLimitRule("check_argus_token.address", 300, 60),
+)
+MAX_RATE_LIMIT_COUNT = 1_000_000
+TRUST_PROXY_CHOICES = {"none", "fly"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +84,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     cors_origins: tuple[str, ...] = ()
+    rate_limits: tuple[RateLimitRule, ...] = ()
+    trust_proxy: str = "none"
 
     @property
     def signing_secret(self) -> bytes:
@@ -88,8 +132,8 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be greater than 0, got {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number above 0, got {text!r}")
     return value
 
 
@@ -104,7 +148,10 @@ def _store_url(environ: Mapping[str, str]) -> str:
     value = _required(environ, "ARGUS_STORE")
     if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
         return value
-    if value.startswith("s3://") and len(value) > len("s3://"):
+    # open_store() strips slashes around the bucket, but a key prefix after
+    # it would end up in the bucket name.
+    bucket = value.removeprefix("s3://").strip("/")
+    if value.startswith("s3://") and bucket and "/" not in bucket:
         return value
     raise ConfigError(
         f"ARGUS_STORE must be sqlite:///ABSOLUTE/PATH or s3://BUCKET, got {value!r}"
@@ -119,7 +166,10 @@ def _default_state_dir(store_url: str) -> Path:
 
 
 def _part_max_bytes(environ: Mapping[str, str]) -> int:
-    value = int(_number(environ, "ARGUS_PART_MAX_BYTES", 4096))
+    number = _number(environ, "ARGUS_PART_MAX_BYTES", 4096)
+    if number != int(number):
+        raise ConfigError(f"ARGUS_PART_MAX_BYTES must be a whole number, got {number}")
+    value = int(number)
     if not PART_MAX_BYTES_MINIMUM <= value <= PART_MAX_BYTES_LIMIT:
         raise ConfigError(
             f"ARGUS_PART_MAX_BYTES must be between {PART_MAX_BYTES_MINIMUM} and "
@@ -153,6 +203,48 @@ def _origins(environ: Mapping[str, str], twitch_id: str, public_url: str):
     return tuple(dict.fromkeys(origins))
 
 
+def _rate_limit_rule(name: str, entry: str) -> RateLimitRule | None:
+    value = entry.partition("=")[2].strip()
+    if value.lower() == "off":
+        return None
+    count_text, slash, seconds_text = value.partition("/")
+    try:
+        count = int(count_text)
+        seconds = float(seconds_text)
+    except ValueError:
+        count, seconds = 0, 0.0
+    if (
+        not slash
+        or not 0 < count <= MAX_RATE_LIMIT_COUNT
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise ConfigError(
+            f"ARGUS_RATE_LIMITS entry {entry!r} must be RULE=COUNT/SECONDS with a "
+            f"whole COUNT from 1 to {MAX_RATE_LIMIT_COUNT} and SECONDS above 0, "
+            "or RULE=off"
+        )
+    return RateLimitRule(name, count, seconds)
+
+
+def _rate_limits(environ: Mapping[str, str]) -> tuple[RateLimitRule, ...]:
+    text = environ.get("ARGUS_RATE_LIMITS", "").strip()
+    if text.lower() == "off":
+        return ()
+    rules: dict[str, RateLimitRule | None] = {
+        rule.name: rule for rule in DEFAULT_RATE_LIMITS
+    }
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name = entry.partition("=")[0].strip()
+        if name not in rules or "=" not in entry:
+            raise ConfigError(
+                f"ARGUS_RATE_LIMITS entry {entry!r} must name one of "
+                f"{', '.join(rules)} as RULE=COUNT/SECONDS or RULE=off"
+            )
+        rules[name] = _rate_limit_rule(name, entry)
+    return tuple(rule for rule in rules.values() if rule is not None)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise ConfigError naming a bad variable."""
     environ = os.environ if environ is None else environ
@@ -183,4 +275,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=_choice(environ, "ARGUS_LOG_LEVEL", "info", log_levels).upper(),
         log_format=_choice(environ, "ARGUS_LOG_FORMAT", "text", {"text", "json"}),
         cors_origins=_origins(environ, twitch_id, public_url),
+        rate_limits=_rate_limits(environ),
+        trust_proxy=_choice(environ, "ARGUS_TRUST_PROXY", "none", TRUST_PROXY_CHOICES),
     )

@@ -77,6 +77,7 @@ def _valid_pair(token: object, channel_id: object) -> bool:
         and 0 < len(token) <= MAX_LEGACY_TOKEN_LENGTH
         and token.isprintable()
         and isinstance(channel_id, (str, int))
+        and str(channel_id).isascii()
         and str(channel_id).isdigit()
     )
 

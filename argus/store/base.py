@@ -18,7 +18,12 @@ class PreconditionFailed(StoreError):
 
 @dataclass(frozen=True)
 class StoredObject:
-    """An object's body and the version token that conditional writes compare."""
+    """An object's body and the version token that conditional writes compare.
+
+    NOTE: On S3 the version is the ETag, which for a plaintext or SSE-S3
+    PutObject is the MD5 of the body (S3 API reference, Object.ETag). Rewriting
+    identical bytes there returns the same version again.
+    """
 
     body: bytes
     version: str

@@ -119,14 +119,16 @@ class SQLiteStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         # Range scan instead of LIKE, so that % and _ in a prefix match literally.
-        upper = prefix + "\U0010ffff"
+        upper = _prefix_upper_bound(prefix)
+        if upper is None:
+            query, parameters = "SELECT key FROM objects WHERE key >= ?", (prefix,)
+        else:
+            query = "SELECT key FROM objects WHERE key >= ? AND key < ?"
+            parameters = (prefix, upper)
         try:
             rows = (
                 self._connection()
-                .execute(
-                    "SELECT key FROM objects WHERE key >= ? AND key < ? ORDER BY key",
-                    (prefix, upper),
-                )
+                .execute(query + " ORDER BY key", parameters)
                 .fetchall()
             )
         except sqlite3.Error as error:
@@ -143,3 +145,22 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """Return the least string above every string that starts with ``prefix``.
+
+    SQLite's BINARY collation compares UTF-8 bytes, which orders text by code
+    point. The bound is the prefix up to its last code point below U+10FFFF,
+    with that code point incremented. None means that no bound exists, as for
+    an empty prefix.
+    """
+    characters = list(prefix)
+    while characters:
+        code_point = ord(characters.pop()) + 1
+        if code_point == 0xD800:
+            # Surrogates cannot be stored as UTF-8, so U+E000 follows U+D7FF.
+            code_point = 0xE000
+        if code_point <= 0x10FFFF:
+            return "".join(characters) + chr(code_point)
+    return None

@@ -68,6 +68,9 @@ def channel_id_from_token(token: str, secrets: Sequence[bytes]) -> str:
     """Return the ``channel_id`` claim of a verified token."""
     claims = verify_extension_token(token, secrets)
     channel_id = claims.get("channel_id")
-    if not isinstance(channel_id, str) or not channel_id.isdigit():
+    # str.isdigit() alone also accepts digits such as "²" and "١".
+    if not isinstance(channel_id, str) or not (
+        channel_id.isascii() and channel_id.isdigit()
+    ):
         raise InvalidExtensionToken("token has no numeric channel_id claim")
     return channel_id
