@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from argus.logs import logging_config
+
 bind = os.environ.get("ARGUS_BIND", "0.0.0.0:3000")
 
 # The work per request is small and mostly waits on the store, so a few
@@ -20,10 +22,26 @@ worker_class = "gthread"
 timeout = 30
 keepalive = 5
 # Time a worker gets after SIGTERM to finish requests and pending broadcasts.
+# fly.toml's kill_timeout must be longer, or the platform kills the machine
+# before the broadcasts went out.
 graceful_timeout = 25
+# The service does not use the control socket of gunicorn 25.1 and later, and
+# its default path under $HOME would be shared by every instance on a machine.
+control_socket_disable = True
+
+# gunicorn's own lines go through the service's log format. Invalid values
+# fall back to the defaults here; the app then stops with a clear message.
+_log_level = os.environ.get("ARGUS_LOG_LEVEL", "").strip().lower()
+if _log_level not in ("debug", "info", "warning", "error"):
+    _log_level = "info"
+_log_format = os.environ.get("ARGUS_LOG_FORMAT", "").strip().lower()
+loglevel = _log_level
+logconfig_dict = logging_config(_log_level, _log_format)
 
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+# %(U)s is the path without the query string, which can contain Argus tokens,
+# OAuth codes and states. The request id is added by the log formatter.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 
 # prometheus_client keeps per-process values in this folder and /metrics adds
 # them up; it must be set before any worker imports prometheus_client.
@@ -32,6 +50,9 @@ _metrics_dir = Path(
     or Path(tempfile.gettempdir()) / f"argus-metrics-{os.getpid()}"
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+# on_starting() empties it before the server starts. It is created here too
+# because --check-config and --print-config load the app without that hook.
+_metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
 def on_starting(server) -> None:
