@@ -7,6 +7,7 @@ import threading
 import time
 
 from argus import metrics
+from argus.logs import RepeatLimiter
 from argus.mappings import MappingError
 from argus.mappings import Mappings
 from argus.mappings import parse_mappings
@@ -41,6 +42,9 @@ class MappingCache:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Requests call refresh() while no mappings are loaded, so the same
+        # failure would otherwise be logged once per request.
+        self._problem_log = RepeatLimiter(interval=60.0)
 
     def current(self) -> Mappings | None:
         """Return the mappings in use, loading them on first use."""
@@ -60,15 +64,24 @@ class MappingCache:
             stored = self.store.get(MAPPINGS_KEY)
         except StoreError as error:
             metrics.STORE_ERRORS.labels("load_mappings").inc()
-            log.error("loading mappings failed, keeping the current ones: %s", error)
+            suppressed = self._problem_log.allow("error")
+            if suppressed is not None:
+                log.error(
+                    "loading mappings failed, keeping the current ones: %s%s",
+                    error,
+                    _repeats(suppressed),
+                )
             return "error"
         if stored is None:
-            log.error(
-                "no mappings in the store under %r; publish them with "
-                "'flask --app app argus update-ui-mappings FILE'",
-                MAPPINGS_KEY,
-            )
-            return "error"
+            suppressed = self._problem_log.allow("missing")
+            if suppressed is not None:
+                log.error(
+                    "no mappings in the store under %r; publish them with "
+                    "'flask --app app argus update-ui-mappings FILE'%s",
+                    MAPPINGS_KEY,
+                    _repeats(suppressed),
+                )
+            return "missing"
         if stored.version == self._version:
             return "unchanged"
         try:
@@ -98,5 +111,10 @@ class MappingCache:
             try:
                 self.refresh()
             except Exception:
+                metrics.MAPPING_REFRESHES.labels("error").inc()
                 log.exception("mapping refresh failed")
                 time.sleep(1.0)
+
+
+def _repeats(suppressed: int) -> str:
+    return f" ({suppressed} repeats not logged)" if suppressed else ""

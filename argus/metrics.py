@@ -52,14 +52,20 @@ BROADCAST_DELAY_SECONDS = Histogram(
 )
 MAPPING_REFRESHES = Counter(
     "argus_mapping_refreshes_total",
-    "Mapping reloads from the store by result (loaded, unchanged, invalid, error).",
+    "Mapping reloads from the store by result "
+    "(loaded, unchanged, invalid, missing, error).",
     ["result"],
 )
 STORE_ERRORS = Counter(
-    "argus_store_errors_total", "Store operations that failed.", ["operation"]
+    "argus_store_errors_total",
+    "Store operations that failed, by operation "
+    "(request, check, load_mappings, save_run, save_dashboard).",
+    ["operation"],
 )
 PENDING_STATES = Gauge(
     "argus_pending_states",
     "Channels with a run state waiting for delivery.",
-    multiprocess_mode="max",
+    # Only the delivering process sets it. "livemax" drops the value of a
+    # process that exited, so a new sender's value is not hidden by a stale one.
+    multiprocess_mode="livemax",
 )

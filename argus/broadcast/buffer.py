@@ -106,6 +106,7 @@ class OutboxBuffer:
         if result.coalesced:
             metrics.COALESCED.inc(result.coalesced)
         for channel_id in result.dropped_channels:
+            metrics.BROADCASTS.labels("dropped").inc()
             log.warning(
                 "outbox full: dropped the pending state of channel %s", channel_id
             )

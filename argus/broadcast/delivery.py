@@ -153,6 +153,13 @@ class DeliveryService:
         Returns the number of states still pending when the time ran out.
         """
         deadline = time.monotonic() + timeout
+        # The sending process may have stopped before this one wrote its last
+        # states; then this one takes over to send them.
+        takeover_deadline = min(deadline, time.monotonic() + 5.0)
+        while not self.is_leader and time.monotonic() < takeover_deadline:
+            if not self.outbox.count() or self._try_lock():
+                break
+            time.sleep(0.1)
         if self.is_leader:
             log.info("delivery draining %d pending states", self.outbox.count())
             quiet_since = time.monotonic()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import requests
 
+from argus import metrics
+
 TOKEN_PATH = "/oauth2/token"
 USERINFO_PATH = "/oauth2/userinfo"
 
@@ -83,13 +85,16 @@ class OAuthClient:
                 **arguments,
             )
         except requests.Timeout:
+            metrics.TWITCH_ANSWERS.labels(name, "error").inc()
             raise OAuthError(
                 f"{name} endpoint timed out after {self.timeout_seconds:g}s"
             ) from None
         except requests.RequestException as error:
+            metrics.TWITCH_ANSWERS.labels(name, "error").inc()
             raise OAuthError(
                 f"{name} endpoint unreachable: {type(error).__name__}"
             ) from None
+        metrics.TWITCH_ANSWERS.labels(name, str(response.status_code)).inc()
         try:
             body = response.json()
         except ValueError:
