@@ -237,4 +237,5 @@ def test_test_workflow():
     assert "pull_request:" in text
     assert "actions/setup-python@" in text
     assert 'python-version: "3.11"' in text
-    assert "run: make test" in text
+    assert "run: make -C main test" in text
+    assert "path: shared" in text
