@@ -22,7 +22,9 @@ def create_app(
     from argus.api import errors
     from argus.api import health
     from argus.api import hooks
+    from argus.api import metrics
     from argus.api import run_info
+    from argus.api import security
     from argus.api import viewer
     from argus.cli import cli
     from argus.logs import configure_logging
@@ -38,9 +40,11 @@ def create_app(
 
     app.extensions["argus"] = Services(settings)
     hooks.init_app(app)
+    security.init_app(app)
     errors.register_error_handlers(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(run_info.bp)
     app.register_blueprint(viewer.bp)
     app.cli.add_command(cli)

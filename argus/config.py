@@ -3,12 +3,15 @@
 Every variable the service reads is declared here with its default and meaning;
 the README's configuration table lists the same variables.
 
-ARGUS_RATE_LIMITS sets the request rate limits of /run_info, /get_argus_token and
-/check_argus_token. Each rule is a token bucket named ENDPOINT.KEY, where KEY is
-``address`` (the client address) or ``token`` (the SHA-256 of the Argus token, or
-of the ``state`` for /get_argus_token, which is named ``get_argus_token.state``).
-A bucket holds COUNT requests and refills completely in SECONDS, so COUNT is the
-largest burst and COUNT/SECONDS the sustained rate. The value is one of:
+ARGUS_RATE_LIMITS sets the request rate limits of /run_info, /get_argus_token,
+/check_argus_token and /oauth_token. Each rule is a token bucket named
+ENDPOINT.KEY, where KEY is ``address`` (the client address) or ``token`` (the
+SHA-256 of the Argus token, or of the ``state`` for /get_argus_token, which is
+named ``get_argus_token.state``). /oauth_token has only an address rule, and
+over its limit it redirects to the failure page instead of returning 429.
+A bucket contains up to COUNT requests and refills completely in SECONDS, so
+COUNT is the largest burst and COUNT/SECONDS the sustained rate. The value is
+one of:
 
 - empty: the defaults in DEFAULT_RATE_LIMITS;
 - ``off``: no limits at all (benchmarks use this);
@@ -41,16 +44,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RateLimitRule:
-    """A token bucket: ``count`` requests, refilled completely in ``seconds``."""
+    """Token bucket of ``count`` requests that refills completely in ``seconds``."""
 
     name: str
     count: int
     seconds: float
 
 
-# The mod sends one update per room and the app one every 5 s at most (12 a
-# minute); a linking client polls /get_argus_token once a second for 60 s.
-# Address rules allow several clients behind one NAT address.
+# The mod sends one update per room, and the app sends one every 5 s at most
+# (12 a minute). A linking client polls /get_argus_token once a second for
+# 60 s. Address rules allow several clients behind one NAT address.
 DEFAULT_RATE_LIMITS = (
     RateLimitRule("run_info.token", 120, 60),
     RateLimitRule("run_info.address", 600, 60),
@@ -58,6 +61,10 @@ DEFAULT_RATE_LIMITS = (
     RateLimitRule("get_argus_token.address", 300, 60),
     RateLimitRule("check_argus_token.token", 60, 60),
     RateLimitRule("check_argus_token.address", 300, 60),
+    # Each accepted redirect costs two calls to Twitch, made with the service's
+    # client id. A streamer links once and may retry a few times, and several
+    # streamers may link from one address at an event.
+    RateLimitRule("oauth_token.address", 100, 600),
 )
 MAX_RATE_LIMIT_COUNT = 1_000_000
 TRUST_PROXY_CHOICES = {"none", "fly"}

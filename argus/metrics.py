@@ -69,3 +69,8 @@ PENDING_STATES = Gauge(
     # process that exited, so a new sender's value is not hidden by a stale one.
     multiprocess_mode="livemax",
 )
+RATE_LIMITED = Counter(
+    "argus_rate_limited_total",
+    "Requests refused by a rate limit, by rule (such as run_info.token).",
+    ["rule"],
+)
