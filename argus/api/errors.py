@@ -23,6 +23,17 @@ class BadRequest(Exception):
         self.status = status
 
 
+class RateLimited(Exception):
+    """Exception for a client over a rate limit.
+
+    The client may retry after ``retry_after`` seconds.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after
+
+
 def plain(message: str, status: int = 200) -> Response:
     return Response(message, status=status, mimetype="text/plain")
 
@@ -34,12 +45,21 @@ def register_error_handlers(app: Flask) -> None:
     def bad_request(error: BadRequest) -> Response:
         return plain(error.message, error.status)
 
+    @app.errorhandler(RateLimited)
+    def rate_limited(error: RateLimited) -> Response:
+        response = plain(
+            f"too many requests, retry in {error.retry_after} seconds", 429
+        )
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         messages = {
             404: "not found",
             405: "method not allowed",
             413: "request body too large",
+            429: "too many requests",
         }
         message = messages.get(error.code or 500, error.name.lower())
         return plain(message, error.code or 500)

@@ -39,6 +39,10 @@ def json_text(text: str) -> Response:
 @bp.route("/get_streamer_run_data", methods=["GET", "OPTIONS"])
 @cross_origin
 def get_streamer_run_data() -> Response:
+    """Return the channel's last run, or NO_DATA when it has none.
+
+    A missing or invalid extension JWT gets 401 with a short message.
+    """
     argus = services()
     token = request.headers.get("x-extension-jwt", "")
     try:
