@@ -239,9 +239,16 @@ def _load_document(raw: bytes | str | Mapping[str, Any]) -> Any:
         raise MappingError("mappings: expected JSON text or a JSON object")
     try:
         # Python's json module accepts NaN and Infinity, which JSON does not.
-        return json.loads(raw, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
+        document = json.loads(raw, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, RecursionError) as error:
         raise MappingError(f"mappings: invalid JSON: {error}") from error
+    try:
+        # JSON escapes can spell lone surrogates, which no UTF-8 message to
+        # Twitch could carry.
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError as error:
+        raise MappingError(f"mappings: text is not valid Unicode: {error}") from None
+    return document
 
 
 def _sha256_of(raw: bytes | str | Mapping[str, Any], document: Any) -> str:

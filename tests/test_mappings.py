@@ -469,3 +469,11 @@ def test_sample_has_chaos_and_hades_extras() -> None:
     first_gods = {boon.gods[0] for boon in boons if boon.gods}
     assert "Chaos" in first_gods
     assert "Hades" in first_gods
+
+
+def test_lone_surrogate_rejected():
+    document = json.loads(CURRENT_FILE.read_text())
+    document["weapons"]["BaseStaffAspect"]["name"] = "\ud800"
+
+    with pytest.raises(MappingError, match="not valid Unicode"):
+        parse_mappings(json.dumps(document))
