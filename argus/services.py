@@ -16,6 +16,7 @@ from argus.mapping_cache import MappingCache
 from argus.runs import RunArchive
 from argus.store import ObjectStore
 from argus.store import open_store
+from argus.transform.serialized import RunSerializer
 from argus.twitch.oauth import OAuthClient
 from argus.twitch.pubsub import PubsubClient
 
@@ -62,6 +63,7 @@ class Services:
             dashboard_keep_seconds=settings.dashboard_recent_seconds,
         )
         self.outbox_buffer = OutboxBuffer(self.outbox, on_flush=self.delivery.notify)
+        self.run_serializer = RunSerializer()
         self.problem_log = RepeatLimiter(interval=60.0)
         self._started = False
         self._start_lock = threading.Lock()
