@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -123,6 +124,7 @@ class DeliveryService:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock_file: int | None = None
+        self._doorbell = Doorbell(lock_path)
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=self.policy.max_threads, thread_name_prefix="argus-send"
@@ -140,8 +142,10 @@ class DeliveryService:
         self._thread.start()
 
     def notify(self) -> None:
-        """Wake the delivery thread of this process after a new state arrived."""
+        """Wake the sending process after a new state reached the outbox."""
         self._wake.set()
+        if not self.is_leader:
+            self._doorbell.ring()
 
     @property
     def is_leader(self) -> bool:
@@ -196,10 +200,12 @@ class DeliveryService:
             os.close(descriptor)
             return False
         self._lock_file = descriptor
+        self._doorbell.listen(self._wake)
         log.info("delivery started in process %d", os.getpid())
         return True
 
     def _release_lock(self) -> None:
+        self._doorbell.close()
         if self._lock_file is not None:
             os.close(self._lock_file)
             self._lock_file = None
@@ -436,6 +442,68 @@ class DeliveryService:
             delay,
             sender.failures + 1,
         )
+
+
+class Doorbell:
+    """Wakes the sending process from other worker processes of the machine.
+
+    The sender listens on a Unix datagram socket in Linux's abstract namespace,
+    named after the lock file; other processes send it one byte after they
+    wrote to the outbox. Where that is unavailable, or a byte is lost, the
+    sender still finds the state on its next poll of the outbox.
+    """
+
+    def __init__(self, lock_path: Path) -> None:
+        digest = hashlib.sha256(str(lock_path.resolve()).encode()).hexdigest()[:24]
+        self.address = b"\0argus-delivery-" + digest.encode()
+        self._socket: socket.socket | None = None
+        self._sender: socket.socket | None = None
+
+    def ring(self) -> None:
+        try:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            self._sender.sendto(b"!", self.address)
+        except OSError:
+            # No listener or a full queue: the sender polls anyway.
+            pass
+
+    def listen(self, wake: threading.Event) -> None:
+        try:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            listener.bind(self.address)
+        except OSError as error:
+            log.info("delivery doorbell unavailable, polling only: %s", error)
+            return
+        self._socket = listener
+        threading.Thread(
+            target=self._receive,
+            args=(listener, wake),
+            name="argus-doorbell",
+            daemon=True,
+        ).start()
+
+    @staticmethod
+    def _receive(listener: socket.socket, wake: threading.Event) -> None:
+        while True:
+            try:
+                data = listener.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            wake.set()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            # shutdown() ends the blocked recv() of the receiving thread.
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._socket.close()
+            self._socket = None
 
 
 class DashboardWriter:
