@@ -12,22 +12,21 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
 import requests
 
-from tests.support import (
-    CLIENT_SECRET,
-    EXTENSION_SECRET,
-    OWNER_ID,
-    TWITCH_ID,
-    ServerProcess,
-    free_port,
-    python_command,
-    server_environment,
-)
+from tests.support import CLIENT_SECRET
+from tests.support import EXTENSION_SECRET
+from tests.support import OWNER_ID
+from tests.support import TWITCH_ID
+from tests.support import ServerProcess
+from tests.support import free_port
+from tests.support import python_command
+from tests.support import server_environment
 
 EMULATOR = "tools/twitch_emulator.py"
 EMULATOR_PATH = Path(__file__).resolve().parents[1] / EMULATOR
