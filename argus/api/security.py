@@ -108,8 +108,11 @@ def enforce_rate_limit(rule_name: str, key: str, log_id: str) -> None:
 
 def limit_by_address(endpoint: str) -> None:
     """Apply the ``<endpoint>.address`` rule to the client address."""
+    rule_name = f"{endpoint}.address"
+    if not _has_rule(rule_name):
+        return
     key = address_key(client_address())
-    enforce_rate_limit(f"{endpoint}.address", key, log_id=key)
+    enforce_rate_limit(rule_name, key, log_id=key)
 
 
 def is_address_over_limit(endpoint: str) -> bool:
@@ -124,8 +127,15 @@ def limit_by_secret(rule_name: str, secret: str) -> None:
     The log names the secret by the first 8 hex digits of its SHA-256, as the
     token logs of ``argus.links`` do.
     """
+    if not _has_rule(rule_name):
+        return
     key = hash_key(secret)
     enforce_rate_limit(rule_name, key, log_id=key[:8])
+
+
+def _has_rule(rule_name: str) -> bool:
+    limiter: RateLimiter = current_app.extensions[RATE_LIMITER_EXTENSION]
+    return rule_name in limiter.rules
 
 
 def is_token_shaped(value: object) -> bool:
