@@ -96,7 +96,8 @@ def migrate_legacy(replace_existing: bool) -> None:
     """Import the original service's twitchIdByArgusToken and pendingTwitchLogins.
 
     Tokens already in the wild keep working. The legacy objects are left in
-    place; channels linked in the new layout are skipped unless told otherwise.
+    place. Channels linked in the new layout are skipped unless
+    --replace-existing is given.
     """
     try:
         report = import_legacy_objects(_services(), replace_existing)

@@ -227,17 +227,17 @@ OAUTH_FAILURES = {
     "token endpoint 500": (
         {},
         {"endpoint": "oauth_token", "status": 500},
-        "token endpoint answered 500",
+        "token endpoint returned 500",
     ),
     "userinfo 401": (
         {},
         {"endpoint": "userinfo", "status": 401},
-        "userinfo endpoint answered 401",
+        "userinfo endpoint returned 401",
     ),
     "userinfo 500": (
         {},
         {"endpoint": "userinfo", "status": 500},
-        "userinfo endpoint answered 500",
+        "userinfo endpoint returned 500",
     ),
 }
 

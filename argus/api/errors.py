@@ -1,4 +1,4 @@
-"""Error answers: short plain-text messages, never a stack trace."""
+"""Error responses: short plain-text messages, never a stack trace."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def plain(message: str, status: int = 200) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Map every failure to a short plain-text answer."""
+    """Map every failure to a short plain-text response."""
 
     @app.errorhandler(BadRequest)
     def bad_request(error: BadRequest) -> Response:

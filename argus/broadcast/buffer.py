@@ -1,10 +1,10 @@
 """In-process coalescing of run states before they reach the shared outbox.
 
-A request hands its state to the buffer and returns at once. A background
-thread writes every channel's newest state to the outbox in one transaction
-every few milliseconds, so a flood of updates costs one SQLite write per
-channel and flush instead of one per request, and threads never queue behind
-the outbox's write lock.
+A request hands its state to the buffer and returns at once. Every few
+milliseconds a background thread writes each channel's newest state to the
+outbox in one transaction. So a flood of updates costs one SQLite write per
+channel and flush instead of one per request, and request threads never queue
+behind the outbox's write lock.
 """
 
 from __future__ import annotations

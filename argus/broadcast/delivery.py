@@ -1,10 +1,10 @@
 """Per-channel delivery of run states to Twitch pubsub, paced under its rate limit.
 
 One process of the service holds an exclusive lock on a file in the state
-directory and is the only sender; the other worker processes only write states
-into the shared outbox. The sender keeps, per channel, an estimate of Twitch's
-token bucket (100 points, one more per second, one point per message),
-resynchronised from the ``Ratelimit-Remaining`` header of every answer.
+directory and is the only sender. The other worker processes only write states
+into the shared outbox. For each channel the sender keeps an estimate of
+Twitch's token bucket: 100 points, one more per second, one point per message.
+The ``Ratelimit-Remaining`` header of every response resynchronises it.
 
 Pacing: a broadcast waits until the bucket holds all of its parts and at least
 ``min_interval`` passed since the channel's last broadcast. While the bucket is
@@ -401,12 +401,12 @@ class DeliveryService:
             if answer.status == 429:
                 sender.tokens = min(sender.tokens, 0.0)
             log.warning(
-                "pubsub refused part %d/%d to channel %s with %d; retrying the "
-                "whole broadcast",
+                "pubsub returned %d for part %d/%d to channel %s, so the whole "
+                "broadcast will be retried",
+                answer.status,
                 index + 1,
                 count,
                 entry.channel_id,
-                answer.status,
             )
             self._schedule_retry(sender)
             return
@@ -448,8 +448,8 @@ class Doorbell:
     """Wakes the sending process from other worker processes of the machine.
 
     The sender listens on a Unix datagram socket in Linux's abstract namespace,
-    named after the lock file; other processes send it one byte after they
-    wrote to the outbox. Where that is unavailable, or a byte is lost, the
+    named after the lock file. Other processes send it one byte after they
+    wrote to the outbox. Where the socket is unavailable or a byte is lost, the
     sender still finds the state on its next poll of the outbox.
     """
 

@@ -18,7 +18,7 @@ MAX_PICTURE_LENGTH = 1024
 
 
 class OAuthError(Exception):
-    """Twitch refused the exchange or did not answer; the message is safe to log."""
+    """Twitch rejected the exchange or did not respond; the message is safe to log."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class OAuthClient:
         if response.status_code != 200 or not isinstance(body, dict):
             message = body.get("message") if isinstance(body, dict) else None
             raise OAuthError(
-                f"{name} endpoint answered {response.status_code}: "
+                f"{name} endpoint returned {response.status_code}: "
                 f"{str(message or 'no JSON body')[:120]}"
             )
         return body
