@@ -49,14 +49,43 @@ class RunRecord:
         )
 
 
+# When a streamer goes live, every viewer's extension asks for the run at once;
+# a worker answers them all from one store read for this long.
+VIEWER_CACHE_SECONDS = 1.0
+VIEWER_CACHE_MAX_ENTRIES = 10_000
+
+
 class RunArchive:
     """Reads and writes the latest run of each channel and the dashboard list."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(
+        self, store: ObjectStore, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.store = store
+        self.clock = clock
+        self._recent: dict[str, tuple[float, RunRecord | None]] = {}
+        self._recent_lock = threading.Lock()
 
     def save(self, record: RunRecord) -> None:
         self.store.put(RUN_PREFIX + record.channel_id, encode_json(record.to_json()))
+        self._remember(record.channel_id, record)
+
+    def load_for_viewers(self, channel_id: str) -> RunRecord | None:
+        """Return the latest run, read from the store at most once a second."""
+        now = self.clock()
+        with self._recent_lock:
+            cached = self._recent.get(channel_id)
+        if cached is not None and now - cached[0] < VIEWER_CACHE_SECONDS:
+            return cached[1]
+        record = self.load(channel_id)
+        self._remember(channel_id, record)
+        return record
+
+    def _remember(self, channel_id: str, record: RunRecord | None) -> None:
+        with self._recent_lock:
+            if len(self._recent) >= VIEWER_CACHE_MAX_ENTRIES:
+                self._recent.clear()
+            self._recent[channel_id] = (self.clock(), record)
 
     def load(self, channel_id: str) -> RunRecord | None:
         stored = self.store.get(RUN_PREFIX + channel_id)

@@ -16,6 +16,7 @@ from argus.broadcast.framing import join_parts
 from argus.broadcast.outbox import Outbox
 from argus.broadcast.outbox import OutboxEntry
 from argus.runs import RunArchive
+from argus.runs import RunRecord
 from argus.store.sqlite import SQLiteStore
 from argus.twitch.pubsub import PubsubAnswer
 from argus.twitch.pubsub import PubsubError
@@ -250,3 +251,30 @@ def test_start_keeps_minimum_interval(tmp_path):
     start = service._start_time(sender, entry(), now=100.0)
 
     assert start == pytest.approx(100.8)
+
+
+def test_viewer_reads_are_cached_briefly(tmp_path):
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    now = [100.0]
+    archive = RunArchive(store, clock=lambda: now[0])
+    writer = RunArchive(store)
+    writer.save(RunRecord("20", run_json(1), {}, time.time()))
+
+    first = archive.load_for_viewers("20")
+    writer.save(RunRecord("20", run_json(2), {}, time.time()))
+    cached = archive.load_for_viewers("20")
+    now[0] += 1.5
+    fresh = archive.load_for_viewers("20")
+
+    assert json.loads(first.run_json)["number"] == 1
+    assert json.loads(cached.run_json)["number"] == 1
+    assert json.loads(fresh.run_json)["number"] == 2
+
+
+def test_viewer_cache_sees_own_saves(tmp_path):
+    archive = RunArchive(SQLiteStore(tmp_path / "store.sqlite3"))
+    assert archive.load_for_viewers("21") is None
+
+    archive.save(RunRecord("21", run_json(3), {}, time.time()))
+
+    assert json.loads(archive.load_for_viewers("21").run_json)["number"] == 3

@@ -50,7 +50,7 @@ def get_streamer_run_data() -> Response:
     except InvalidExtensionToken as error:
         log.info("run data request with an invalid extension token: %s", error)
         return plain("invalid extension token", 401)
-    record = argus.archive.load(channel_id)
+    record = argus.archive.load_for_viewers(channel_id)
     if record is None:
         return plain(NO_DATA)
     return json_text(record.run_json)
