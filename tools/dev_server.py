@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,8 @@ DEV_ENVIRONMENT = {
     "ARGUS_EXTENSION_SECRET": "ZGV2ZWxvcG1lbnQtb25seS1leHRlbnNpb24tc2VjcmV0IQ==",
     "ARGUS_OWNER_ID": "100000001",
     "ARGUS_LOG_LEVEL": "INFO",
+    # Published mappings show up within seconds instead of a minute.
+    "ARGUS_MAPPINGS_REFRESH_SECONDS": "5",
 }
 DEV_CHANNEL_ID = "123456789"
 DEV_USERNAME = "DevStreamer"
@@ -45,6 +49,25 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 20.0) -> None
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     sys.exit(f"{url} did not answer within {timeout:.0f}s")
+
+
+def ensure_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            sys.exit(
+                f"port {port} on 127.0.0.1 is in use, perhaps by another 'make run'; "
+                "stop it or choose other ports with --port and --emulator-port"
+            )
+
+
+def write_environment_file(env: dict[str, str]) -> Path:
+    """Write the settings of this run for operator commands in another shell."""
+    names = sorted(name for name in env if name.startswith("ARGUS_"))
+    path = VAR_DIR / "dev.env"
+    path.write_text("".join(f"{name}={shlex.quote(env[name])}\n" for name in names))
+    return path
 
 
 def run_flask_command(env: dict[str, str], *args: str) -> str:
@@ -76,6 +99,8 @@ def main() -> None:
     )
     options = parser.parse_args()
 
+    ensure_port_free(options.port)
+    ensure_port_free(options.emulator_port)
     VAR_DIR.mkdir(exist_ok=True)
     emulator_url = f"http://127.0.0.1:{options.emulator_port}"
     service_url = f"http://127.0.0.1:{options.port}"
@@ -115,6 +140,7 @@ def main() -> None:
             env, "link", DEV_CHANNEL_ID, "--username", DEV_USERNAME
         )
         payload_path = write_sample_payload(token)
+        env_path = write_environment_file(env).relative_to(REPO_ROOT)
 
         service = subprocess.Popen(
             [
@@ -148,6 +174,10 @@ curl -s -X POST {service_url}/run_info -H 'Content-Type: application/json' \\
 Then see the parts that reached the emulator:
 curl -s '{emulator_url}/emulator/pubsub?broadcaster_id={DEV_CHANNEL_ID}'
 
+Run operator commands against this store from another shell:
+set -a; . {env_path}; set +a
+.venv/bin/flask --app app argus print-tokens
+
 Press Ctrl-C to stop.
 """,
             flush=True,
@@ -155,7 +185,10 @@ Press Ctrl-C to stop.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
-        print("a child process exited; stopping", file=sys.stderr)
+        failed = next(child for child in children if child.poll() is not None)
+        raise SystemExit(
+            f"{' '.join(failed.args[1:3])} exited with {failed.returncode}; stopping"
+        )
     except KeyboardInterrupt:
         pass
     finally:
