@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from argus.legacy import LegacyFormatError
+from argus.legacy import erase_legacy_objects
 from argus.legacy import import_legacy_objects
 from argus.links import describe_link
 from argus.mapping_cache import publish_mappings
@@ -75,7 +76,11 @@ def print_tokens() -> None:
     help="Confirm that every link and pending login is to be deleted.",
 )
 def erase_tokens(yes_erase_all: bool) -> None:
-    """Delete every link and pending login; every streamer must link again."""
+    """Delete every link and pending login; every streamer must link again.
+
+    The original service's token objects go too, so that a later
+    migrate-legacy cannot bring erased tokens back.
+    """
     if not yes_erase_all:
         raise click.UsageError(
             "this deletes every link; run again with --yes-erase-all to confirm"
@@ -83,7 +88,11 @@ def erase_tokens(yes_erase_all: bool) -> None:
     argus = _services()
     links = argus.links.erase_all()
     pending = argus.logins.erase_all()
-    click.echo(f"erased {links} links and {pending} pending logins")
+    legacy = erase_legacy_objects(argus.store)
+    click.echo(
+        f"erased {links} links, {pending} pending logins and "
+        f"{legacy} legacy token objects"
+    )
 
 
 @cli.command("migrate-legacy")

@@ -131,6 +131,13 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _user_id(environ: Mapping[str, str], name: str) -> str:
+    value = _required(environ, name)
+    if not (value.isascii() and value.isdigit()):
+        raise ConfigError(f"{name} must be a numeric Twitch user id, got {value!r}")
+    return value
+
+
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     text = environ.get(name, "").strip()
     if not text:
@@ -267,7 +274,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         extension_secrets=decode_extension_secrets(
             _required(environ, "ARGUS_EXTENSION_SECRET"), "ARGUS_EXTENSION_SECRET"
         ),
-        owner_id=_required(environ, "ARGUS_OWNER_ID"),
+        owner_id=_user_id(environ, "ARGUS_OWNER_ID"),
         store_url=store_url,
         twitch_api_url=_url(environ, "ARGUS_TWITCH_API_URL", "https://api.twitch.tv"),
         twitch_auth_url=_url(environ, "ARGUS_TWITCH_AUTH_URL", "https://id.twitch.tv"),

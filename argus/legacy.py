@@ -17,6 +17,7 @@ from argus.links import CHANNEL_PREFIX
 from argus.logins import is_valid_state
 from argus.logins import seal_token
 from argus.services import Services
+from argus.store import ObjectStore
 from argus.twitch.oauth import TwitchUser
 
 log = logging.getLogger(__name__)
@@ -133,3 +134,13 @@ def import_legacy_objects(
 
     log.info("legacy import: %s", report.summary().replace("\n", "; "))
     return report
+
+
+def erase_legacy_objects(store: ObjectStore) -> int:
+    """Delete the original service's token objects; return how many existed."""
+    erased = 0
+    for key in (LEGACY_TOKENS_KEY, LEGACY_PENDING_KEY):
+        if store.get(key) is not None:
+            store.delete(key)
+            erased += 1
+    return erased

@@ -223,3 +223,9 @@ def test_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
     assert load_settings().owner_id == "424242"
+
+
+@pytest.mark.parametrize("value", ["abc", "12a", "１２"])
+def test_owner_id_must_be_numeric(value):
+    with pytest.raises(ConfigError, match="ARGUS_OWNER_ID"):
+        load_settings(environment(ARGUS_OWNER_ID=value))

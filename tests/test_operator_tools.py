@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 
@@ -136,7 +137,7 @@ def test_erase_tokens_erases_all(runner, client, app, channel_id):
     result = invoke(runner, "erase-tokens", "--yes-erase-all")
 
     assert result.exit_code == 0, result.output
-    assert "erased 1 links and 1 pending logins" in result.stdout
+    assert "erased 1 links, 1 pending logins and 0 legacy" in result.stdout
     assert check_token(client, token) == "token_not_ok"
     assert claim(client, state) == "FAIL"
     assert argus.store.list_keys(CHANNEL_PREFIX) == []
@@ -348,3 +349,20 @@ def test_migrate_legacy_replace_existing(app, runner, client, channel_id):
     assert "imported 1 links" in replacing_run.stdout
     assert check_token(client, legacy_token) == "token_ok"
     assert check_token(client, relinked) == "token_not_ok"
+
+
+def test_erase_tokens_stops_legacy_reimport(runner, client, app, channel_id):
+    argus = app.extensions["argus"]
+    legacy_token = "legacy-erased-" + secrets.token_hex(8)
+    argus.store.put(
+        "twitchIdByArgusToken", json.dumps({legacy_token: channel_id}).encode()
+    )
+    assert invoke(runner, "migrate-legacy").exit_code == 0
+    assert check_token(client, legacy_token) == "token_ok"
+
+    result = invoke(runner, "erase-tokens", "--yes-erase-all")
+    again = invoke(runner, "migrate-legacy")
+
+    assert "1 legacy token objects" in result.stdout
+    assert again.exit_code == 0
+    assert check_token(client, legacy_token) == "token_not_ok"

@@ -318,7 +318,7 @@ def test_run_info_token_limit_429(limited_app):
     assert [answer.text for answer in answers[:3]] == ["ok", "ok", "ok"]
     assert answers[3].status_code == 429
     assert answers[3].headers["Retry-After"] == "20"
-    assert answers[3].text == "too many requests, retry in 20 seconds"
+    assert answers[3].text == "too many requests, retry after 20 s"
     assert answers[3].mimetype == "text/plain"
     assert answers[3].headers["X-Content-Type-Options"] == "nosniff"
     assert other.text == "bad_argus_token"

@@ -319,3 +319,20 @@ def test_sqlite_processes_lose_no_update(sqlite_url: str) -> None:
     assert int(counter.body) == PROCESSES * INCREMENTS_PER_PROCESS
     # Without contention the test would not exercise the conditional writes.
     assert sum(retry_counts) > 0
+
+
+def test_sqlite_text_body_is_read(tmp_path):
+    import sqlite3
+
+    from argus.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    with sqlite3.connect(tmp_path / "store.sqlite3") as connection:
+        connection.execute(
+            "INSERT INTO objects (key, body, version) VALUES ('k', '{\"a\": 1}', 'v1')"
+        )
+
+    stored = store.get("k")
+
+    assert stored.body == b'{"a": 1}'
+    assert stored.version == "v1"

@@ -48,7 +48,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RateLimited)
     def rate_limited(error: RateLimited) -> Response:
         response = plain(
-            f"too many requests, retry in {error.retry_after} seconds", 429
+            f"too many requests, retry after {error.retry_after} s", 429
         )
         response.headers["Retry-After"] = str(error.retry_after)
         return response

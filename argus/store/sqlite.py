@@ -56,7 +56,13 @@ class SQLiteStore:
             )
         except sqlite3.Error as error:
             raise StoreError(f"SQLite read of {key!r} failed: {error}") from error
-        return None if row is None else StoredObject(bytes(row[0]), row[1])
+        if row is None:
+            return None
+        body = row[0]
+        # Rows written by other tools may hold TEXT instead of a BLOB.
+        if isinstance(body, str):
+            body = body.encode()
+        return StoredObject(bytes(body), str(row[1]))
 
     def put(
         self,

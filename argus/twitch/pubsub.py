@@ -52,6 +52,11 @@ class PubsubClient:
         self.owner_id = owner_id
         self.timeout_seconds = timeout_seconds
         self._session = requests.Session()
+        # One connection per sending thread, so that none is opened and
+        # dropped for each message.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=32)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     def send(self, channel_id: str, message: str) -> PubsubAnswer:
         """Send one message; raise PubsubError when no answer arrived."""
@@ -72,7 +77,7 @@ class PubsubClient:
             status=response.status_code,
             ratelimit_remaining=_int_header(response, "Ratelimit-Remaining"),
             ratelimit_reset=_int_header(response, "Ratelimit-Reset"),
-            message="" if response.status_code == 204 else response.text[:200],
+            message="" if response.status_code == 204 else response.text[:200].strip(),
         )
 
     def close(self) -> None:
