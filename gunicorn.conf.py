@@ -25,7 +25,9 @@ bind = os.environ.get("ARGUS_BIND", "0.0.0.0:3000")
 # processes with several threads each serve a small machine best.
 workers = int(os.environ.get("ARGUS_WORKERS", min(4, (os.cpu_count() or 1) + 1)))
 threads = int(os.environ.get("ARGUS_THREADS", 8))
-worker_class = "gthread"
+# gthread with a timeout on every client read and send, so stalled clients
+# cannot hold the request threads.
+worker_class = "argus.server.TimeoutThreadWorker"
 timeout = 30
 keepalive = 5
 # Time a worker gets after SIGTERM to finish requests and pending broadcasts.

@@ -61,7 +61,11 @@ def read_request_body() -> bytes:
     the limit is therefore rejected too, which includes one of exactly the
     limit's size.
     """
-    data = request.get_data(cache=False)
+    try:
+        data = request.get_data(cache=False)
+    except ConnectionError:
+        # The server's socket timed out while the client sent the body.
+        raise BadRequest("request body timed out", 408) from None
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and request.content_length is None and len(data) >= limit:
         raise RequestEntityTooLarge()
