@@ -241,6 +241,13 @@ def write_report(path: Path, results: dict, command: str) -> None:
         f"{results['threads']} threads each, rate limits off, a SQLite store and the "
         "Twitch emulator on 127.0.0.1.",
         "",
+        "Each /run_info request of the load changes the element counts and the "
+        "first boon's rarity of the nominal run, as a room exit does, so no "
+        "update is skipped as identical. The store is a local file, which makes "
+        "requests CPU-bound: more processes with fewer threads each contend less "
+        "for the GIL than the production default of 8 threads, which covers "
+        "requests waiting on S3.",
+        "",
         "## Transformation",
         "",
         "| run | median | best |",
@@ -302,8 +309,11 @@ def _cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    # The benchmark's store is a local SQLite file, so requests are CPU-bound
+    # and more processes with fewer threads each contend less for the GIL.
+    # In production requests wait on S3, which the config's 8 threads cover.
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker")
     parser.add_argument("--delivery-samples", type=int, default=200)
     parser.add_argument(
         "--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md"
@@ -383,6 +393,8 @@ def main() -> None:
         service.stop()
         emulator.stop()
     command = "make bench"
+    if options.workers != 4 or options.threads != 2 or options.seconds != 10:
+        command = " ".join(["python", "tools/benchmark.py", *sys.argv[1:]])
     write_report(options.output, results, command)
     print(options.output.read_text())
 

@@ -40,7 +40,7 @@ class OutboxBuffer:
         self,
         outbox: Outbox,
         on_flush: Callable[[], None],
-        flush_delay: float = 0.002,
+        flush_delay: float = 0.005,
     ) -> None:
         self.outbox = outbox
         self.on_flush = on_flush

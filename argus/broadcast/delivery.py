@@ -84,6 +84,13 @@ class ChannelSender:
     retry_at: float = 0.0
     last_activity: float = 0.0
     parts_cache: dict[int, list[str]] = field(default_factory=dict)
+    digest_cache: tuple[int, str] = (-1, "")
+
+    def digest(self, entry: OutboxEntry) -> str:
+        """Return the SHA-256 of the entry's run, computed once per entry."""
+        if self.digest_cache[0] != entry.seq:
+            self.digest_cache = (entry.seq, digest_of(entry.run_json))
+        return self.digest_cache[1]
 
     def refill(self, now: float, policy: DeliveryPolicy) -> None:
         elapsed = max(0.0, now - self.tokens_at)
@@ -289,7 +296,7 @@ class DeliveryService:
     ) -> float:
         """Return when the entry's delivery may start (at or before ``now``: go)."""
         policy = self.policy
-        if digest_of(entry.run_json) == sender.delivered_digest:
+        if sender.digest(entry) == sender.delivered_digest:
             return now
         if sender.retry_at > now:
             return sender.retry_at
@@ -311,7 +318,7 @@ class DeliveryService:
     def _deliver(self, sender: ChannelSender, entry: OutboxEntry) -> None:
         try:
             self._save_latest(sender, entry)
-            if digest_of(entry.run_json) == sender.delivered_digest:
+            if sender.digest(entry) == sender.delivered_digest:
                 metrics.SKIPPED.inc()
                 self.outbox.remove(entry)
                 return
@@ -324,7 +331,7 @@ class DeliveryService:
             self._wake.set()
 
     def _save_latest(self, sender: ChannelSender, entry: OutboxEntry) -> None:
-        digest = digest_of(entry.run_json)
+        digest = sender.digest(entry)
         now = self.clock()
         fresh = now - sender.saved_at < self.policy.refresh_unchanged
         if digest == sender.saved_digest and fresh:
@@ -374,7 +381,7 @@ class DeliveryService:
             metrics.PARTS.inc()
 
         sender.last_broadcast_at = self.clock()
-        sender.delivered_digest = digest_of(entry.run_json)
+        sender.delivered_digest = sender.digest(entry)
         sender.failures = 0
         sender.retry_at = 0.0
         self.outbox.remove(entry)
