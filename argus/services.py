@@ -70,6 +70,9 @@ class Services:
 
     def start_background(self) -> None:
         """Start mapping refresh and delivery once per process."""
+        # Every request calls this; once started, it returns without the lock.
+        if self._started:
+            return
         with self._start_lock:
             if self._started:
                 return
