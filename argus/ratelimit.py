@@ -16,9 +16,7 @@ import hashlib
 import ipaddress
 import logging
 import math
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -27,6 +25,7 @@ from pathlib import Path
 
 from argus.config import RateLimitRule
 from argus.logs import RepeatLimiter
+from argus.sqlite_connections import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,14 @@ class RateLimiter:
         self._longest_seconds = max(
             (rule.seconds for rule in self.rules.values()), default=0.0
         )
-        self._local = threading.local()
+        # Counters need no durability, because losing the last updates in a
+        # power cut only refills some buckets early (synchronous=OFF).
+        self._connections = ThreadConnections(
+            self.path,
+            busy_timeout_seconds=BUSY_TIMEOUT_SECONDS,
+            synchronous="OFF",
+            prepare=lambda connection: connection.execute(_SCHEMA),
+        )
         self._next_prune = 0.0
         self._error_log = RepeatLimiter(interval=60.0)
         # Callers log denials through this, once a minute per bucket.
@@ -147,23 +153,7 @@ class RateLimiter:
         return RateDecision(False, max(1, math.ceil((1 - tokens) / rate)))
 
     def _connection(self) -> sqlite3.Connection:
-        # A connection must not cross fork(), and sqlite3 objects are bound to
-        # their thread, so each (process, thread) opens its own.
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            return connection
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        # Counters need no durability, because losing the last updates in a
-        # power cut only refills some buckets early.
-        connection.execute("PRAGMA synchronous=OFF")
-        connection.execute(_SCHEMA)
-        self._local.connection = connection
-        self._local.pid = os.getpid()
-        return connection
+        return self._connections.get()
 
     def _prune_if_due(self, connection: sqlite3.Connection, now: float) -> None:
         if now < self._next_prune:

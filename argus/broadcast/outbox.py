@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from argus.sqlite_connections import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +64,18 @@ class Outbox:
         if max_channels < 1:
             raise ValueError(f"max_channels must be at least 1, got {max_channels}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_channels = max_channels
-        self._local = threading.local()
-        connection = self._connection()
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(_SCHEMA)
+        # Losing the last states in a power cut is acceptable, because the
+        # clients send a fresh one on the next room (synchronous=NORMAL).
+        self._connections = ThreadConnections(
+            self.path,
+            busy_timeout_seconds=10.0,
+            prepare=lambda connection: connection.execute(_SCHEMA),
+        )
+        self._connection()
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            # Losing the last states on a power cut is acceptable; the clients
-            # send a fresh one on the next room.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
+        return self._connections.get()
 
     def put(self, channel_id: str, run_json: str, profile_json: str) -> PutResult:
         """Store a channel's newest state, replacing its undelivered one."""

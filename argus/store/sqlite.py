@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import uuid
 from pathlib import Path
 
+from argus.sqlite_connections import ThreadConnections
 from argus.store.base import PreconditionFailed
 from argus.store.base import StoredObject
 from argus.store.base import StoreError
@@ -30,22 +30,15 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connection() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(_SCHEMA)
+        self._connections = ThreadConnections(
+            self.path,
+            busy_timeout_seconds=10.0,
+            prepare=lambda connection: connection.execute(_SCHEMA),
+        )
+        self._connection()
 
     def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            # Autocommit mode, so that transactions are exactly the explicit ones.
-            connection = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
+        return self._connections.get()
 
     def get(self, key: str) -> StoredObject | None:
         try:
