@@ -47,9 +47,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimited)
     def rate_limited(error: RateLimited) -> Response:
-        response = plain(
-            f"too many requests, retry after {error.retry_after} s", 429
-        )
+        response = plain(f"too many requests, retry after {error.retry_after} s", 429)
         response.headers["Retry-After"] = str(error.retry_after)
         return response
 
