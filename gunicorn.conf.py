@@ -14,9 +14,9 @@ import gunicorn.http.wsgi
 
 from argus.logs import logging_config
 
-# gunicorn 27.0.1 has no setting for its "Server: gunicorn" header: every
-# response reads the constant gunicorn.http.wsgi.SERVER, replaced here so the
-# answers do not name the server software.
+# gunicorn 27.0.1 has no setting for its "Server: gunicorn" header. Every
+# response reads the constant gunicorn.http.wsgi.SERVER, which is replaced here
+# so that responses do not name the server software.
 gunicorn.http.wsgi.SERVER = "argus"
 
 bind = os.environ.get("ARGUS_BIND", "0.0.0.0:3000")

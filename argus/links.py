@@ -3,9 +3,9 @@
 Tokens are bearer secrets, so only their SHA-256 hashes are stored. The
 channel's record ``links/channel/<id>`` is the single source of truth: it names
 the one valid token hash. ``links/token/<hash>`` is an index from a token to its
-channel, and a lookup accepts it only while the channel record still names that
-hash, so an earlier token stops working the moment a new one is linked, even if
-deleting its index object failed.
+channel. A lookup accepts the index only while the channel record still names
+that hash. So an earlier token stops working the moment a new one is linked,
+even if deleting its index object failed.
 """
 
 from __future__ import annotations

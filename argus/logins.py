@@ -1,9 +1,9 @@
 """Pending logins: a streamer approved on Twitch, the client has not claimed yet.
 
 The client invents ``state`` (32 hex characters), sends it through Twitch's
-authorize page and then polls with it. Whoever knows ``state`` can claim the
-login, so it is treated like a password: objects are stored under its SHA-256
-and it is never logged.
+authorize page and then polls with it. Any client that knows ``state`` can
+claim the login, so it is treated like a password. Objects are stored under
+its SHA-256, and it is never logged.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def seal_token(token: str, state: str) -> str:
     """Encrypt a token so that only the holder of ``state`` can read it back.
 
     Only imported legacy logins carry a token before they are claimed. The
-    key stream is SHAKE-256 of the state, which the store never sees.
+    key stream is SHAKE-256 of the state, which is never stored.
     """
     return _xor_with_state_stream(token.encode(), state).hex()
 

@@ -49,8 +49,8 @@ class RunRecord:
         )
 
 
-# When a streamer goes live, every viewer's extension asks for the run at once;
-# a worker answers them all from one store read for this long.
+# When a streamer goes live, every viewer's extension requests the run at once.
+# A worker serves all of them from one store read for this long.
 VIEWER_CACHE_SECONDS = 1.0
 VIEWER_CACHE_MAX_ENTRIES = 10_000
 

@@ -32,7 +32,7 @@ FAST_POLICY = DeliveryPolicy(
 
 
 class RecordingPubsub:
-    """Accepts messages like Twitch, or answers from a scripted list first."""
+    """Accepts messages like Twitch, or returns statuses from a scripted list first."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []

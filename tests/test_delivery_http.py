@@ -57,13 +57,13 @@ def last_complete_broadcast(emulator, channel: str) -> dict | None:
 
 def wait_for_run(emulator, channel: str, expected: dict, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
-    shown = None
+    displayed_run = None
     while time.monotonic() < deadline:
-        shown = last_complete_broadcast(emulator, channel)
-        if shown == expected:
+        displayed_run = last_complete_broadcast(emulator, channel)
+        if displayed_run == expected:
             break
         time.sleep(0.1)
-    return shown
+    return displayed_run
 
 
 def pubsub_status_count(emulator, status: str) -> int:
@@ -105,20 +105,20 @@ def flood(service, token: str, rate: float, seconds: float, first: int = 0) -> i
 def test_flood_on_one_channel_stays_under_limit(gunicorn_service, emulator):
     channel = "8100000001"
     token = gunicorn_service.links.link(channel)
-    refused_before = pubsub_status_count(emulator, "429")
+    rate_limited_before = pubsub_status_count(emulator, "429")
 
     last = flood(gunicorn_service, token, rate=20, seconds=30)
     time.sleep(3)
 
-    shown = last_complete_broadcast(emulator, channel)
-    assert shown == expected_run(run_data_variant(last))
-    assert pubsub_status_count(emulator, "429") == refused_before
+    displayed_run = last_complete_broadcast(emulator, channel)
+    assert displayed_run == expected_run(run_data_variant(last))
+    assert pubsub_status_count(emulator, "429") == rate_limited_before
 
 
 def test_flood_on_ten_channels_stays_under_limit(gunicorn_service, emulator):
     channels = [f"82000000{number:02d}" for number in range(10)]
     tokens = [gunicorn_service.links.link(channel) for channel in channels]
-    refused_before = pubsub_status_count(emulator, "429")
+    rate_limited_before = pubsub_status_count(emulator, "429")
     last_numbers: dict[str, int] = {}
 
     def run(channel: str, token: str) -> None:
@@ -135,9 +135,9 @@ def test_flood_on_ten_channels_stays_under_limit(gunicorn_service, emulator):
     time.sleep(3)
 
     for channel in channels:
-        shown = last_complete_broadcast(emulator, channel)
-        assert shown == expected_run(run_data_variant(last_numbers[channel])), channel
-    assert pubsub_status_count(emulator, "429") == refused_before
+        displayed_run = last_complete_broadcast(emulator, channel)
+        assert displayed_run == expected_run(run_data_variant(last_numbers[channel])), channel
+    assert pubsub_status_count(emulator, "429") == rate_limited_before
 
 
 @pytest.mark.parametrize("status", [503, 429])

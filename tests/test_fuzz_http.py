@@ -417,7 +417,7 @@ def test_fuzz_never_5xx(fuzz_service, emulator):
                 found.append(problem)
             if request["data"] is not None and len(request["data"]) >= BODY_LIMIT:
                 # gunicorn 27 drains at most 64 KiB of a body the app did not
-                # read. Past that it closes the connection after answering
+                # read. Past that it closes the connection after responding
                 # with keep-alive, so the next request must not reuse it.
                 session.close()
                 session = requests.Session()
@@ -434,7 +434,7 @@ def test_fuzz_never_5xx(fuzz_service, emulator):
 
     assert len(requests_to_send) >= 2_000
     assert problems == []
-    # The generator must keep reaching the code behind each kind of answer.
+    # The generator must keep reaching the code behind each kind of response.
     for outcome in EXPECTED_OUTCOMES:
         assert outcomes[outcome] >= 2, outcome
     assert fuzz_service.process.poll() is None

@@ -522,8 +522,8 @@ def post_in_rounds(service, body: dict) -> tuple[list[str], dict[str, list[str]]
             by_worker = statuses_by_worker(service.read_log(), "/run_info")
             if len(by_worker) == 2:
                 break
-    # A worker writes its access line after sending the answer, so the last
-    # lines can lag behind the answers.
+    # A worker writes its access line after sending the response, so the last
+    # lines can lag behind the responses.
     deadline = time.monotonic() + 5
     while sum(map(len, by_worker.values())) < len(answers):
         if time.monotonic() > deadline:

@@ -1,1 +1,1 @@
-"""HTTP blueprints: request parsing and answers only; the work lives elsewhere."""
+"""HTTP blueprints: request parsing and responses only. The work lives elsewhere."""

@@ -112,7 +112,7 @@ def oauth_token() -> Response:
     try:
         argus.logins.record(state, user)
     except StoreError as error:
-        # The fail page tells the streamer to start the link again.
+        # The fail page asks the streamer to start the link again.
         return _fail(f"storing the pending login failed: {error}", state)
     return _redirect(SUCCESS_PAGE)
 
@@ -143,7 +143,7 @@ def get_argus_token() -> Response:
 def _protocol_version(value: object) -> str | None:
     """Return "1" or "2" for the versions /get_argus_token serves, else None.
 
-    An absent version gets the one-line answer of protocol 1.
+    An absent version gets the one-line response of protocol 1.
     """
     if value is None:
         return "1"

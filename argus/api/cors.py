@@ -21,10 +21,10 @@ def _allowed_origin() -> str | None:
 
 
 def cross_origin(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Answer preflights and add CORS headers for the configured origins.
+    """Respond to preflights and add CORS headers for the configured origins.
 
     The route must accept OPTIONS. Other origins get no CORS headers, so the
-    browser keeps their pages from reading the answer.
+    browser keeps their pages from reading the response.
     """
 
     @wraps(view)

@@ -6,7 +6,7 @@ into the shared outbox. For each channel the sender keeps an estimate of
 Twitch's token bucket: 100 points, one more per second, one point per message.
 The ``Ratelimit-Remaining`` header of every response resynchronises it.
 
-Pacing: a broadcast waits until the bucket holds all of its parts and at least
+Pacing: a broadcast waits until the bucket contains a point for each of its parts and at least
 ``min_interval`` passed since the channel's last broadcast. While the bucket is
 below half full, it also waits ``parts / refill rate`` seconds, the pace the
 bucket can sustain, unless the state has stopped changing for ``quiet``
@@ -376,7 +376,7 @@ class DeliveryService:
             metrics.TWITCH_ANSWERS.labels("pubsub", str(answer.status)).inc()
             self._resync(sender, answer)
             if not answer.accepted:
-                self._handle_refusal(sender, entry, answer, index, len(parts))
+                self._handle_rejection(sender, entry, answer, index, len(parts))
                 return
             metrics.PARTS.inc()
 
@@ -396,7 +396,7 @@ class DeliveryService:
             sender.tokens = float(answer.ratelimit_remaining)
             sender.tokens_at = self.clock()
 
-    def _handle_refusal(
+    def _handle_rejection(
         self,
         sender: ChannelSender,
         entry: OutboxEntry,

@@ -45,7 +45,7 @@ def frame_message(data: str, max_bytes: int, nonce: int | None = None) -> list[s
     nonce = new_nonce() if nonce is None else nonce
     encoded = data.encode()
     # The header grows with the digits of COUNT, which can in turn need more
-    # parts; the count only ever grows, so this settles within a few rounds.
+    # parts. The count only ever grows, so this settles within a few rounds.
     count = 1
     while True:
         chunks = _cut(encoded, nonce, count, max_bytes)

@@ -42,7 +42,7 @@ class OutboxEntry:
 
 @dataclass(frozen=True)
 class PutResult:
-    """What storing a state replaced: an undelivered one, or a dropped channel."""
+    """Outcome of storing one state: whether it replaced an undelivered one, and the dropped channels."""
 
     coalesced: bool
     dropped_channels: tuple[str, ...]
@@ -50,7 +50,7 @@ class PutResult:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What storing several states replaced, and the channels dropped."""
+    """Outcome of storing several states: how many replaced undelivered ones, and the dropped channels."""
 
     coalesced: int
     dropped_channels: tuple[str, ...]

@@ -60,7 +60,7 @@ class ObjectStore(Protocol):
         """Return every key that starts with ``prefix``, sorted."""
 
     def check(self) -> None:
-        """Raise StoreError unless the store answers."""
+        """Raise StoreError unless the store responds."""
 
 
 def encode_json(value: Any) -> bytes:

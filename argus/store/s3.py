@@ -10,7 +10,7 @@ from argus.store.base import PreconditionFailed
 from argus.store.base import StoredObject
 from argus.store.base import StoreError
 
-# S3 answers 412 when a condition fails, and 409 when a concurrent conditional
+# S3 returns 412 when a condition fails, and 409 when a concurrent conditional
 # write to the same key won the race.
 _PRECONDITION_STATUSES = {409, 412}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}

@@ -14,7 +14,7 @@ PUBSUB_PATH = "/helix/extensions/pubsub"
 
 @dataclass(frozen=True)
 class PubsubAnswer:
-    """Twitch's answer to one message, with its rate-limit headers when present."""
+    """Twitch's response to one message, with its rate-limit headers when present."""
 
     status: int
     ratelimit_remaining: int | None = None
@@ -32,7 +32,7 @@ class PubsubAnswer:
 
 
 class PubsubError(Exception):
-    """Sending a message failed before Twitch answered (connection, timeout)."""
+    """Sending a message failed before Twitch responded (connection, timeout)."""
 
 
 class PubsubClient:
@@ -59,7 +59,7 @@ class PubsubClient:
         self._session.mount("https://", adapter)
 
     def send(self, channel_id: str, message: str) -> PubsubAnswer:
-        """Send one message; raise PubsubError when no answer arrived."""
+        """Send one message; raise PubsubError when no response arrived."""
         token = sign_broadcast_token(self._signing_secret, self.owner_id, channel_id)
         headers = {"Client-Id": self.client_id, "Authorization": f"Bearer {token}"}
         body = {
