@@ -136,7 +136,8 @@ def test_flood_on_ten_channels_stays_under_limit(gunicorn_service, emulator):
 
     for channel in channels:
         displayed_run = last_complete_broadcast(emulator, channel)
-        assert displayed_run == expected_run(run_data_variant(last_numbers[channel])), channel
+        expected = expected_run(run_data_variant(last_numbers[channel]))
+        assert displayed_run == expected, channel
     assert pubsub_status_count(emulator, "429") == rate_limited_before
 
 

@@ -6,13 +6,14 @@ into the shared outbox. For each channel the sender keeps an estimate of
 Twitch's token bucket: 100 points, one more per second, one point per message.
 The ``Ratelimit-Remaining`` header of every response resynchronises it.
 
-Pacing: a broadcast waits until the bucket contains a point for each of its parts and at least
-``min_interval`` passed since the channel's last broadcast. While the bucket is
-below half full, it also waits ``parts / refill rate`` seconds, the pace the
-bucket can sustain, unless the state has stopped changing for ``quiet``
-seconds: then it is most likely the last state of a burst, and the reserve
-pays for it. So a flood of updates never empties the bucket, and the state a
-client sent last still goes out within about a second.
+Pacing: a broadcast waits until the bucket contains a point for each of its
+parts and at least ``min_interval`` passed since the channel's last broadcast.
+While the bucket is below half full, it also waits ``parts / refill rate``
+seconds, the pace the bucket can sustain. The exception is a state that has not
+changed for ``quiet`` seconds: it is most likely the last state of a burst, so
+the reserve pays for it. A flood of updates therefore keeps the bucket about
+half full, and the state a client sent last still goes out within about a
+second.
 """
 
 from __future__ import annotations

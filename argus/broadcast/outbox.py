@@ -42,7 +42,10 @@ class OutboxEntry:
 
 @dataclass(frozen=True)
 class PutResult:
-    """Outcome of storing one state: whether it replaced an undelivered one, and the dropped channels."""
+    """Outcome of storing one state.
+
+    ``coalesced`` is whether it replaced an undelivered state of its channel.
+    """
 
     coalesced: bool
     dropped_channels: tuple[str, ...]
@@ -50,7 +53,10 @@ class PutResult:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Outcome of storing several states: how many replaced undelivered ones, and the dropped channels."""
+    """Outcome of storing several states.
+
+    ``coalesced`` counts the states that replaced an undelivered one.
+    """
 
     coalesced: int
     dropped_channels: tuple[str, ...]
